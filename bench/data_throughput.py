@@ -157,7 +157,7 @@ def main() -> None:
 
     ours, ref = kept["dokpa"], kept["fineweb2-kor_Hang"]
     agree = sum((i in ours) == (i in ref) for i in ids) / len(ids)
-    dropped_by_ours_quality = {r["id"] for r in iter_rejected(work / "dokpa", "11_quality")}
+    dropped_by_ours_quality = {r["id"] for r in iter_rejected(work / "dokpa", "08_quality")}
     mb = size / 1e6
     n_pages = len(ids) - args.nsmc
     print(f"input: {len(ids):,} documents, {mb:.1f} MB ({args.nsmc:,} NSMC reviews, {n_pages} help pages)")

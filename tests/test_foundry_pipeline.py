@@ -17,6 +17,7 @@ import pytest
 
 from dokpa.cli import main
 from dokpa.config import load_recipe
+from dokpa.data.documents import open_text
 from dokpa.pipeline import run_stage
 from dokpa.workspace import Workspace
 
@@ -108,8 +109,8 @@ def curated(ws: Path) -> tuple[list[str], list[str], dict]:
 
     def lines(folder: Path) -> list[str]:
         out: list[str] = []
-        for path in sorted(folder.rglob("*.jsonl.gz")):
-            with gzip.open(path, "rt", encoding="utf-8") as f:
+        for path in sorted(folder.rglob("*.jsonl.*")):  # kept: .gz; rejected: .zst
+            with open_text(path) as f:
                 out += [line for line in f if line.strip()]
         return out
 
@@ -165,7 +166,7 @@ def test_data_card_and_inspect(local_run: Path, capsys: pytest.CaptureFixture[st
     assert "# Data card" in (root / "data_card.md").read_text(encoding="utf-8")
     assert main(["data", "inspect", str(local_run / "local"), "-n", "1"]) == 0
     out = capsys.readouterr().out
-    assert "05_licence" in out and "licence:CC-BY-NC-4.0" in out and "08_exact_dedup" in out
+    assert "05_licence" in out and "licence:CC-BY-NC-4.0" in out and "10_exact_dedup" in out
 
 
 def test_same_recipe_on_local_ray_gives_the_same_result(local_run: Path) -> None:

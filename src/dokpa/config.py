@@ -50,6 +50,7 @@ class SourceConfig(Section):
     url_prefix: str | None = None  # html/mediawiki: base URL that file paths or titles are appended to
     extract: bool | None = None  # main-text extraction (trafilatura); default on for html and warc
     weight: float = Field(1.0, ge=0.0)  # mixing weight in the training shards (2.0: twice, 0.5: half)
+    quality: bool | None = None  # FineWeb-2 quality heuristics on this source (None: curate.quality.enabled)
 
 
 class DataConfig(Section):

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from loguru import logger
 
 from dokpa.data.foundry.benchmarks import (
@@ -39,6 +38,7 @@ from dokpa.data.foundry.benchmarks import (
     load_benchmark_items,
     load_benchmark_texts,
 )
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.text import nfc
 
 __all__ = [
@@ -252,7 +252,7 @@ def _cached_index(key: tuple) -> NgramIndex:
     return index.finalize()
 
 
-class Decontaminate(BaseFilter):
+class Decontaminate(LeanFilter):
     """Drop documents sharing ``min_hits`` or more n-grams with a benchmark; reason ``contaminated:{name}``.
 
     The index is built on first use, once per worker process (cached across tasks in that process), and

@@ -24,7 +24,6 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.typeshelper import StatHints
 
@@ -37,6 +36,7 @@ from dokpa.data.foundry._dedup_util import (
     read_array,
     write_doc_count,
 )
+from dokpa.data.foundry.lean import LeanFilter
 
 SIG_DTYPE = np.dtype([("hi", "<u8"), ("lo", "<u8"), ("doc", "<u4")])
 SIG_EXT = ".exact.sig"
@@ -122,7 +122,7 @@ class ExactDedupFind(PipelineStep):
                     f.write(docs.tobytes())
 
 
-class ExactDedup(BaseFilter):
+class ExactDedup(LeanFilter):
     """Stage 3: drop the documents stage 2 marked, with reason ``"exact_duplicate"``.
 
     A BaseFilter: dropped documents go to ``exclusion_writer`` (when given) with

@@ -33,7 +33,6 @@ import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.typeshelper import StatHints
 
@@ -46,6 +45,7 @@ from dokpa.data.foundry._dedup_util import (
     read_array,
     write_doc_count,
 )
+from dokpa.data.foundry.lean import LeanFilter
 
 REASON = "empty_after_line_dedup"
 LINE_DTYPE = np.dtype([("g", "<u8"), ("h", "<u8"), ("count", "<u4"), ("first", "<u8")])
@@ -176,7 +176,7 @@ class RepeatedLineMerge(PipelineStep):
                 f.write(repeated.tobytes())
 
 
-class RepeatedLineRemover(BaseFilter):
+class RepeatedLineRemover(LeanFilter):
     """Stage 3: remove repeated lines from each document; drop it if nothing is left.
 
     A BaseFilter (dropped documents go to ``exclusion_writer`` with reason ``"empty_after_line_dedup"``)

@@ -43,12 +43,12 @@ from datatrove.pipeline.dedup.minhash import (
     MinhashDedupCluster,
     MinhashDedupSignature,
 )
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 from dokpa.data.foundry._dedup_util import U4, check_doc_count, read_array, write_doc_count
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.text import eojeols, nfc
 
 REASON = "near_duplicate"
@@ -210,7 +210,7 @@ class VerifiedMinhashBuckets(MinhashDedupBuckets):
             f.write(pairs[keep].tobytes())
 
 
-class NearDuplicateFilter(BaseFilter):
+class NearDuplicateFilter(LeanFilter):
     """Stage 4: drop all but one document of each cluster (reason ``"near_duplicate"``).
 
     Reads the ``.remove`` / ``.sizes`` (/ ``.clusters``) files of datatrove's MinhashDedupCluster. Not

@@ -18,12 +18,13 @@ with reason ``extract_timeout`` instead of stalling the task.
 from __future__ import annotations
 
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.filters.base_filter import BaseFilter
+
+from dokpa.data.foundry.lean import LeanFilter
 
 DEFAULT_PRUNE_XPATH = ["//header[not(ancestor::article)]", "//footer", "//nav", "//aside"]
 
 
-class MainTextExtractor(BaseFilter):
+class MainTextExtractor(LeanFilter):
     """Replace HTML with its trafilatura main text; drop pages without any (reason ``no_main_text``).
 
     Args:

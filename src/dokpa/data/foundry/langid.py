@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from dokpa.data.foundry.lean import LeanFilter, StepTally
 from dokpa.data.foundry.text import hangul_letters
 
 NO_LANGUAGE = "zxx"  # ISO 639 'no linguistic content', as py3langid labels it
@@ -72,12 +72,17 @@ class LanguageTagger(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Tag every document and pass it on."""
-        for doc in data:
-            with self.track_time():
+        tally = StepTally(self)
+        try:
+            for doc in data:
+                start = tally.clock()
                 self.tag(doc)
-            self.stat_update(f"lang_{doc.metadata['lang']}")
-            self.stat_update("hangul_shortcut" if doc.metadata["lang_score"] == 1.0 else "langid_model")
-            yield doc
+                tally.seconds.add(tally.clock() - start)
+                tally.counts[f"lang_{doc.metadata['lang']}"] += 1
+                tally.counts["hangul_shortcut" if doc.metadata["lang_score"] == 1.0 else "langid_model"] += 1
+                yield doc
+        finally:
+            tally.fold()
 
     def __getstate__(self):
         # the model is rebuilt lazily in each worker; no need to ship ~MBs of arrays to every process
@@ -86,7 +91,7 @@ class LanguageTagger(PipelineStep):
         return state
 
 
-class LanguageFilter(BaseFilter):
+class LanguageFilter(LeanFilter):
     """Keep documents in ``keep`` languages above thresholds; tags untagged documents itself.
 
     Drop reasons: ``not_korean:{lang}`` (language not kept), ``not_korean:low_score`` (kept language

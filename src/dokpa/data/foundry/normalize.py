@@ -12,6 +12,7 @@ import re
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
+from dokpa.data.foundry.lean import StepTally
 from dokpa.data.foundry.text import nfc
 
 ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"  # ZWSP, ZWNJ, ZWJ, word joiner, BOM/ZWNBSP
@@ -119,15 +120,20 @@ class KoreanNormalizer(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Normalize every document's text in place and pass it on."""
-        for doc in data:
-            with self.track_time():
+        tally = StepTally(self)
+        try:
+            for doc in data:
+                start = tally.clock()
                 doc.text, changes = self.normalize(doc.text)
-            self.stat_update("documents")
-            if changes:
-                self.stat_update("changed")
-                for kind, n in changes.items():
-                    self.stat_update(f"normalize_{kind}", value=n)
-                if self.record_changes:
-                    doc.metadata["normalize"] = changes
-            self.update_doc_stats(doc)
-            yield doc
+                tally.seconds.add(tally.clock() - start)
+                tally.counts["documents"] += 1
+                if changes:
+                    tally.counts["changed"] += 1
+                    for kind, n in changes.items():
+                        tally.observe(f"normalize_{kind}", n)
+                    if self.record_changes:
+                        doc.metadata["normalize"] = changes
+                tally.observe("doc_len", len(doc.text))
+                yield doc
+        finally:
+            tally.fold()

@@ -6,6 +6,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.typeshelper import StatHints
 
+from dokpa.data.foundry.lean import StepTally
 from dokpa.data.foundry.pii import PHONE_BACKENDS, PII_TYPES, count_spans, find_pii, replace_spans
 
 
@@ -38,19 +39,24 @@ class PIIScrubber(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         """Scrub every document's text in place and yield it."""
-        for doc in data:
-            self.stat_update(StatHints.total)
-            with self.track_time():
+        tally = StepTally(self)
+        try:
+            for doc in data:
+                tally.counts[StatHints.total] += 1
+                start = tally.clock()
                 spans = find_pii(doc.text, self.types, self.phone_backend)
                 if spans:
                     doc.text = replace_spans(doc.text, spans)
                     counts = count_spans(spans)
                     doc.metadata["pii"] = counts
-                    self.stat_update("pii_docs")
+                    tally.counts["pii_docs"] += 1
                     for typ, n in counts.items():
-                        self.stat_update(f"pii_{typ}", value=n)
+                        tally.observe(f"pii_{typ}", n)
                     for typ in ("rrn", "frn"):
                         valid = sum(1 for sp in spans if sp.type == typ and sp.checksum_valid)
                         if valid:
-                            self.stat_update(f"pii_{typ}_checksum_valid", value=valid)
-            yield doc
+                            tally.observe(f"pii_{typ}_checksum_valid", valid)
+                tally.seconds.add(tally.clock() - start)
+                yield doc
+        finally:
+            tally.fold()

@@ -6,11 +6,17 @@
 Runs, in order (each its own executor, so the same code runs locally, on Ray or on Slurm):
 
 1. ``prepare/<source>``: read -> read errors -> main-text extraction (html, warc) -> normalize ->
-   length -> language -> licence policy -> opt-out -> decontamination, into ``work/prepared/``.
+   length -> language -> licence policy -> opt-out -> decontamination -> quality -> PII -> toxicity,
+   into ``work/prepared/``. Every step here looks at one document at a time.
 2. exact dedup (signature, find, filter) into ``work/exact/``.
 3. MinHash near-dedup (signature, buckets, cluster, filter) into ``work/near/``.
-4. repeated-line removal (count, merge) and the final pass: remove lines -> quality -> PII ->
-   toxicity, into ``output/`` (dokpa's Document contract, one file per task).
+4. repeated-line removal (count, merge) and the final pass (remove lines) into ``output/`` (dokpa's
+   Document contract, one file per task).
+
+Filters come before deduplication (the order of RefinedWeb, FineWeb and Dolma; FineWeb-2 dedups first):
+the corpus-wide passes then only see what the filters keep, which on crawled or user text is a small share
+(the FineWeb-2 heuristics drop 95% of NSMC reviews), and PII placeholders make copies that differ only in a
+phone number exact duplicates. Duplicate cluster sizes therefore count kept-quality copies only.
 
 Every filter writes what it drops to ``rejected/<NN_step>/``; ``tally/`` counts what came in and what was
 kept; :func:`dokpa.data.foundry.ledger.assemble_ledger` checks that they balance. A dedup filter finds
@@ -21,17 +27,18 @@ folder with the same task count; that is why every dedup ends by writing its own
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
 from dokpa.config import Recipe, SourceConfig
 from dokpa.data.foundry.executors import make_executor, run_to_completion
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.ledger import Tally, output_writer, rejection_writer
 from dokpa.data.foundry.progress import Progress
 
@@ -44,16 +51,16 @@ STEPS = (
     "05_licence",
     "06_opt_out",
     "07_decontam",
-    "08_exact_dedup",
-    "09_near_dedup",
-    "10_line_dedup",
-    "11_quality",
-    "12_toxicity",
+    "08_quality",
+    "09_toxicity",
+    "10_exact_dedup",
+    "11_near_dedup",
+    "12_line_dedup",
 )
 EXTRACT_BY_DEFAULT = {"html", "warc"}
 
 
-class LengthFilter(BaseFilter):
+class LengthFilter(LeanFilter):
     """Drop documents left empty (reason "empty") or shorter than ``min_chars`` ("too_short")."""
 
     name = "📏 length"
@@ -139,19 +146,19 @@ def prepare_steps(recipe: Recipe, src: SourceConfig, root: Path) -> list[Pipelin
                 exclusion_writer=rejects("07_decontam"),
             )
         )
-    return steps
+    return steps + content_steps(recipe, src, rejects)
 
 
-def final_steps(recipe: Recipe, root: Path) -> list[PipelineStep]:
-    """Quality, PII and toxicity: per-document steps run after deduplication."""
+def content_steps(
+    recipe: Recipe, src: SourceConfig, rejects: Callable[[str], JsonlWriter]
+) -> list[PipelineStep]:
+    """Quality, PII and toxicity of one source's documents (the end of its prepare pass)."""
     c = recipe.curate
     steps: list[PipelineStep] = []
-    if c.quality.enabled:
+    if src.quality if src.quality is not None else c.quality.enabled:
         from dokpa.data.foundry.quality import KoreanQualityFilter
 
-        steps.append(
-            KoreanQualityFilter(**c.quality.overrides, exclusion_writer=rejection_writer(root, "11_quality"))
-        )
+        steps.append(KoreanQualityFilter(**c.quality.overrides, exclusion_writer=rejects("08_quality")))
     if c.pii.enabled:
         from dokpa.data.foundry.pii_step import PIIScrubber
 
@@ -160,11 +167,7 @@ def final_steps(recipe: Recipe, root: Path) -> list[PipelineStep]:
         from dokpa.data.foundry.toxicity import ToxicityTagger
 
         lexicon = str(recipe.resolve(c.toxicity.lexicon)) if c.toxicity.lexicon else None
-        steps.append(
-            ToxicityTagger(
-                lexicon, c.toxicity.drop_above, exclusion_writer=rejection_writer(root, "12_toxicity")
-            )
-        )
+        steps.append(ToxicityTagger(lexicon, c.toxicity.drop_above, exclusion_writer=rejects("09_toxicity")))
     return steps
 
 
@@ -200,7 +203,7 @@ class Foundry:
             from dokpa.data.foundry.dedup import exact_dedup_stages
 
             ex = exact_dedup_stages(
-                str(work / "exact-sigs"), exclusion_writer=rejection_writer(root, "08_exact_dedup")
+                str(work / "exact-sigs"), exclusion_writer=rejection_writer(root, "10_exact_dedup")
             )
             self._run("exact-1-signature", [self._reader(current), ex.signature])
             self._run("exact-2-find", [ex.find], tasks=1)
@@ -214,7 +217,7 @@ class Foundry:
                 n_grams=dedup.n_grams,
                 num_buckets=dedup.num_buckets,
                 hashes_per_bucket=dedup.hashes_per_bucket,
-                exclusion_writer=rejection_writer(root, "09_near_dedup"),
+                exclusion_writer=rejection_writer(root, "11_near_dedup"),
             )
             self._run("near-1-signature", [self._reader(current), mh.signature])
             self._run("near-2-buckets", [mh.buckets], tasks=dedup.num_buckets)
@@ -228,12 +231,12 @@ class Foundry:
             ln = line_dedup_stages(
                 str(work / "lines"),
                 min_docs=dedup.line_min_docs,
-                exclusion_writer=rejection_writer(root, "10_line_dedup"),
+                exclusion_writer=rejection_writer(root, "12_line_dedup"),
             )
             self._run("lines-1-count", [self._reader(current), ln.count])
             self._run("lines-2-merge", [ln.merge], tasks=1)
             final.append(ln.remove)
-        final += [*final_steps(recipe, root), Tally(root, "kept"), output_writer(root / "output")]
+        final += [Tally(root, "kept"), output_writer(root / "output")]
         self._run("final", final)
         return root / "output"
 

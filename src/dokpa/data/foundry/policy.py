@@ -23,8 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.text import nfc
 from dokpa.data.foundry.toxicity import ToxicityTagger
 
@@ -138,7 +138,7 @@ def parse_licence(expr: str):
     return node
 
 
-class LicencePolicyFilter(BaseFilter):
+class LicencePolicyFilter(LeanFilter):
     """Drop documents whose licence does not allow the planned release; reason ``licence:{id}``.
 
     release: "commercial" (drop NC), "research" (NC allowed), "none" (no release: only ``extra_forbidden``
@@ -237,7 +237,7 @@ def _host_of(url_or_host: str) -> str:
     return normalize_host(urlsplit(value if "//" in value else "//" + value).hostname or value)
 
 
-class OptOutFilter(BaseFilter):
+class OptOutFilter(LeanFilter):
     """Drop documents whose owners opted out; reason ``opt_out:id``, ``opt_out:url`` or ``opt_out:domain``.
 
     ``ids`` match ``doc.id`` exactly; ``urls`` match ``metadata["url"]`` after ``normalize_url``; ``domains``

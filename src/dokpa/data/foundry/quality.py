@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.filters.gopher_repetition_filter import (
     find_all_duplicate,
     find_duplicates,
@@ -31,6 +30,7 @@ from datatrove.pipeline.filters.gopher_repetition_filter import (
 from datatrove.utils.text import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
 from dokpa.data.foundry import reference as ref
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.quality_words import (
     duplicated_n_gram_chars,
     fast_words,
@@ -68,7 +68,7 @@ class _Fail(Exception):
         self.reason = reason
 
 
-class KoreanQualityFilter(BaseFilter):
+class KoreanQualityFilter(LeanFilter):
     """FineWeb-2 kor_Hang quality filter with a fast Korean word split (see the module docstring).
 
     Thresholds default to FineWeb-2's kor_Hang values (``dokpa.data.foundry.reference``); ``None`` or 0

@@ -85,6 +85,7 @@ def load_tables(tables: dict[str, dict[str, str]] | None = None) -> None:
         _SUFFIX[key] = (len(spec) - len(tail), tuple(tail.split("/")) if tail else ())
     _CONTRACT = frozenset(tables["contract"])
     split_hangul.cache_clear()
+    _chunk_words.cache_clear()
 
 
 def _ensure_loaded() -> None:
@@ -147,16 +148,30 @@ def split_hangul(run: str, depth: int = 0) -> tuple[str, ...]:
     return head + tail
 
 
-def fast_words(text: str) -> list[str]:
-    """Approximate ``datatrove.utils.text.split_into_words(text, "kor_Hang")`` without Kiwi."""
-    _ensure_loaded()
+@lru_cache(maxsize=1 << 18)
+def _chunk_words(chunk: str) -> tuple[str, ...]:
+    """The words of one whitespace-free chunk (an eojeol, a URL, ...); chunks repeat, so this is cached."""
     words: list[str] = []
-    for m in _TOKEN.finditer(text):
+    for m in _TOKEN.finditer(chunk):
         run = m.group("h")
         if run is None:
             words.append(m.group())
         else:
             words.extend(split_hangul(run))
+    return tuple(words)
+
+
+def fast_words(text: str) -> list[str]:
+    """Approximate ``datatrove.utils.text.split_into_words(text, "kor_Hang")`` without Kiwi.
+
+    No token of ``_TOKEN`` spans whitespace (and its look-aheads treat a chunk's end like a following
+    space), so the text is cut at whitespace first and each chunk's words come from a cache: frequent
+    eojeols cost one dictionary lookup.
+    """
+    _ensure_loaded()
+    words: list[str] = []
+    for chunk in text.split():
+        words.extend(_chunk_words(chunk))
     return words
 
 
@@ -164,10 +179,15 @@ def fast_words(text: str) -> list[str]:
 def top_n_gram_chars(words: list[str], n: int) -> int:
     """datatrove's find_top_duplicate on word tuples: characters of the most frequent n-gram times its count.
 
-    datatrove compares n-grams as joined strings; tuples differ only where two different word sequences join
-    to the same string, which the fast split's own error dwarfs.
+    Like ``Counter.most_common(1)`` it takes the first n-gram among equally frequent ones, so a document
+    without a repeated n-gram scores its first one. datatrove compares n-grams as joined strings; tuples
+    differ only where two different word sequences join to the same string, which the fast split's own error
+    dwarfs.
     """
-    gram, count = Counter(zip(*(words[i:] for i in range(n)), strict=False)).most_common(1)[0]
+    grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+    if len(set(grams)) == len(grams):  # the usual case: no repeat, the first n-gram is the top one
+        return sum(map(len, words[:n])) + n - 1
+    gram, count = Counter(grams).most_common(1)[0]
     return (sum(map(len, gram)) + n - 1) * count
 
 

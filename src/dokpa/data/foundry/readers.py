@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.readers.csv import CsvReader
 from datatrove.pipeline.readers.jsonl import JsonlReader
@@ -30,6 +29,7 @@ from datatrove.pipeline.readers.parquet import ParquetReader
 
 from dokpa.data.foundry.decode import decode_text, norm_newlines
 from dokpa.data.foundry.html_readers import FoundryWarcReader, HtmlFolderReader
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.mediawiki import MediaWikiReader
 from dokpa.data.foundry.reader_base import RecordMixin, SourceMixin
 
@@ -229,7 +229,7 @@ class TextFolderReader(SourceMixin, BaseDiskReader):
                     yield self.make_document(line, f"{filepath}#{n}", {"encoding": encoding})
 
 
-class ReadErrorFilter(BaseFilter):
+class ReadErrorFilter(LeanFilter):
     """Drops documents a reader marked with ``metadata["read_error"]``; reason ``read_error:{kind}``."""
 
     name = "🧯 read errors"

@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 
 from datatrove.data import Document
-from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.text import eojeols, nfc
 
 __all__ = ["DEFAULT_LEXICON", "Lexicon", "ToxicityTagger", "squeeze"]
@@ -159,7 +159,7 @@ class Lexicon:
         return {"hits": len(found), "terms": terms, "rate": round(rate, 3)}
 
 
-class ToxicityTagger(BaseFilter):
+class ToxicityTagger(LeanFilter):
     """Tag ``metadata["toxicity"] = {"hits", "terms", "rate"}`` (rate: hits per 100 eojeols).
 
     A tagger first: nothing is dropped unless ``drop_above`` is set, then documents whose rate exceeds it
