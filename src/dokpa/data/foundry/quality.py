@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 from datatrove.data import Document
@@ -206,11 +207,16 @@ class KoreanQualityFilter(LeanFilter):
             "dup_line_char_frac",
         )
         margin = self.margins["n_grams"]
+        # No repeated word pair means no repeated n-gram for any n >= 2: each top n-gram is the first one.
+        no_repeat = len(set(pairwise(words))) == len(words) - 1
         for n, frac in self.top_n_grams:
             if len(words) >= n:
-                grams = (
-                    find_top_duplicate(get_n_grams(words, n)) if self._exact else top_n_gram_chars(words, n)
-                )
+                if self._exact:
+                    grams = find_top_duplicate(get_n_grams(words, n))
+                elif no_repeat and n >= 2:
+                    grams = sum(map(len, words[:n])) + n - 1
+                else:
+                    grams = top_n_gram_chars(words, n)
                 value = grams / len(text)
                 self._check(value > frac, f"top_{n}_gram", value, frac, margin * frac)
         if not self.dup_n_grams:
