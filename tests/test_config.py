@@ -112,3 +112,19 @@ def test_undecodable_source_file_is_quarantined_not_lost(tmp_path: Path) -> None
     ledger = json.loads((tmp_path / "ws" / "curate" / "ledger.json").read_text(encoding="utf-8"))
     assert ledger["in"] == 2 and ledger["in"] == ledger["kept"] + ledger["rejected"]
     assert any(reason.startswith("read_error") for reason in ledger["by_reason"]), ledger["by_reason"]
+
+
+def test_empty_curated_corpus_is_a_usage_error_downstream(tmp_path: Path, capsys) -> None:
+    """A corpus whose every document is filtered out still curates (the ledger says why), and the
+    tokenizer stage then refuses with a message instead of training on nothing."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "short.txt").write_text("대한민국은 민주공화국이다.", encoding="utf-8")  # too short for quality
+    recipe = write(tmp_path, MINIMAL.replace("pkg:konlpy/data/corpus/kolaw", corpus.as_posix()))
+    ws = str(tmp_path / "ws")
+    assert main(["curate", "--config", str(recipe), "--workspace", ws]) == 0
+    ledger = json.loads((tmp_path / "ws" / "curate" / "ledger.json").read_text(encoding="utf-8"))
+    assert ledger["in"] == 1 and ledger["kept"] == 0 and ledger["rejected"] == 1
+    capsys.readouterr()
+    assert main(["tokenizer", "--config", str(recipe), "--workspace", ws]) == 2
+    assert "curate kept no documents" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dokpa.config import Recipe
-from dokpa.pipeline import StageContext, StageResult
+from dokpa.pipeline import StageContext, StageError, StageResult
 
 NEEDS: tuple[str, ...] = ("curate",)
 
@@ -40,6 +40,11 @@ def run(ctx: StageContext) -> StageResult:
 
     fraction = ctx.recipe.data.heldout_fraction
     docs = list(iter_documents(ctx.input_path("curate", "documents")))
+    if not docs:
+        raise StageError(
+            "curate kept no documents to train a tokenizer on: see why with "
+            f"`dokpa data inspect {ctx.workspace.root}`"
+        )
     train_texts = [d["text"] for d in docs if not is_heldout(d["id"], fraction)]
     heldout_texts = [d["text"] for d in docs if is_heldout(d["id"], fraction)]
     cfg = ctx.recipe.tokenizer

@@ -199,6 +199,12 @@ class Foundry:
             steps = prepare_steps(recipe, src, root)
             self._run(f"prepare-{src.name}", [*steps, self._writer(work / "prepared" / src.name)])
         current = work / "prepared"
+        if not any(current.rglob("*.jsonl")):
+            # Every document was rejected while preparing: nothing to deduplicate, and datatrove's readers
+            # refuse an empty folder. The final pass still runs so the ledger counts zero kept.
+            self._run("final", [Tally(root, "kept"), output_writer(root / "output")])
+            (root / "output").mkdir(parents=True, exist_ok=True)
+            return root / "output"
         if dedup.exact:
             from dokpa.data.foundry.dedup import exact_dedup_stages
 
