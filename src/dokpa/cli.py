@@ -54,6 +54,23 @@ def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "dokpa eval --config RECIPE (the stage) | dokpa eval --model FOLDER [options] (any model folder) | "
+        "dokpa eval compare RUN_A RUN_B (two results.json, eval folders or workspaces)"
+    )
+    p.add_argument("action", nargs="*", metavar="compare RUN_A RUN_B", help="compare two evaluation runs")
+    p.add_argument("--model", help="evaluate this model folder (config.json, model.safetensors, tokenizer)")
+    p.add_argument("--tasks", default="all", help="comma-separated task or group names (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="items per task (default: every item)")
+    p.add_argument("--shots", type=int, default=0, help="few-shot examples per question")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chat", action="store_true", help="generation prompts through the chat template")
+    p.add_argument("--data-root", help="benchmark data folder (default: $DOKPA_EVAL_DATA or ../shared/data)")
+    p.add_argument("--jsonl", action="append", default=[], help="an extra multiple-choice task file")
+    p.add_argument("--out", help="output folder for --model (default: <model>/eval)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `dokpa` command."""
     parser = argparse.ArgumentParser(
@@ -71,14 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in STAGES:
         p = sub.add_parser(name, help=f"run the {name} stage of a recipe")
-        p.add_argument("--config", required=True, help="recipe TOML file")
+        p.add_argument("--config", required=name != "eval", help="recipe TOML file")
         _add_recipe_options(p)
+    _add_eval_options(sub.choices["eval"])
 
     p = sub.add_parser("data", help="look at curated data")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     p = data_sub.add_parser("inspect", help="samples of what each curation step removed, and why")
     p.add_argument("path", help="a workspace or its curate folder")
-    p.add_argument("--step", help="only this step (e.g. 11_quality)")
+    p.add_argument("--step", help="only this step (e.g. 08_quality)")
     p.add_argument("--reason", help="only this reason (e.g. exact_duplicate)")
     p.add_argument("-n", type=int, default=3, help="samples per step and reason")
 
@@ -146,6 +164,49 @@ def _inspect(args: argparse.Namespace) -> None:
     print_rejections(sample_rejections(root, step=args.step, reason=args.reason, n=args.n))
 
 
+def _eval(args: argparse.Namespace) -> None:
+    """`dokpa eval` without a recipe: compare two runs, or evaluate one model folder."""
+    if args.action:
+        if args.action[0] != "compare" or len(args.action) != 3:
+            raise StageError("usage: dokpa eval compare RUN_A RUN_B")
+        from dokpa.eval.compare import CompareError, print_comparison
+
+        try:
+            print_comparison(args.action[1], args.action[2])
+        except CompareError as err:
+            raise StageError(str(err)) from None
+        return
+    if not args.model:
+        raise StageError("dokpa eval needs --config RECIPE, --model FOLDER, or: compare RUN_A RUN_B")
+    from dokpa.eval.card import write_card
+    from dokpa.eval.lm import EvalLM
+    from dokpa.eval.suite import run_suite
+    from dokpa.workspace import write_json_atomic
+
+    folder = Path(args.model)
+    if not (folder / "model.safetensors").exists() or not (folder / "tokenizer.json").exists():
+        raise StageError(f"{folder}: not a model folder (needs model.safetensors and tokenizer.json)")
+    out = Path(args.out) if args.out else folder / "eval"
+    lm = EvalLM.load(folder)
+    try:
+        results = run_suite(
+            lm,
+            [t.strip() for t in args.tasks.split(",") if t.strip()],
+            data_root=Path(args.data_root) if args.data_root else None,
+            jsonl_files=[Path(p) for p in args.jsonl],
+            limit=args.limit,
+            shots=args.shots,
+            seed=args.seed,
+            chat=args.chat,
+        )
+    except ValueError as err:  # an unknown task name, a malformed task file (EvalDataError)
+        raise StageError(str(err)) from None
+    results["model"] = str(folder)
+    written = write_card(results, out)
+    write_json_atomic(out / "results.json", results)
+    print(f"report card: {written['html']}\nresults: {out / 'results.json'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `dokpa` console script."""
     args = build_parser().parse_args(argv)
@@ -157,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             demo_summary(ws)
         elif args.command == "run":
             _run_stages(STAGES, Path(args.recipe), args)
+        elif args.command == "eval" and not args.config:
+            _eval(args)
         elif args.command in STAGES:
             _run_stages((args.command,), Path(args.config), args)
         elif args.command == "status":

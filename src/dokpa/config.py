@@ -174,6 +174,14 @@ class EvalSection(Section):
     top_k: int = Field(50, ge=0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     seed: int = 0
+    # Benchmarks (dokpa.eval.tasks): task or group names; "all" = KoBEST, KMMLU, KorQuAD, Korea, hallucination
+    tasks: list[str] = ["all"]
+    model: Literal["pretrain", "sft"] = "sft"  # whose model the benchmarks score
+    limit: int | None = Field(None, ge=1)  # items per task, spread over the task (None: every item)
+    shots: int = Field(0, ge=0)
+    chat: bool = True  # generation tasks through the chat template (right for the sft model)
+    data_root: str | None = None  # benchmark data; None: $DOKPA_EVAL_DATA or ../shared/data
+    jsonl_tasks: list[str] = []  # extra multiple-choice task files (format: dokpa.eval.tasks.jsonl)
 
 
 class Recipe(Section):
