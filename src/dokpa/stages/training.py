@@ -65,14 +65,18 @@ def val_bpb_fn(
 
 
 def export_model(model: nn.Module, folder: Path, extra_files: dict[str, Path]) -> None:
-    """Write a self-contained model folder (weights, config, tokenizer) that `dokpa chat` and HF load."""
+    """Write a self-contained model folder (weights, config, tokenizer, generation config) that `dokpa chat`
+    and HF ``AutoModelForCausalLM``/``AutoTokenizer`` load."""
     from dokpa.model.io import save_model
+    from dokpa.release.hf import complete_hf_folder
 
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(model, tmp)
     for name, src in extra_files.items():
         shutil.copy2(src, tmp / name)
+    if "tokenizer.json" in extra_files:
+        complete_hf_folder(tmp)  # generation_config.json and BOS: transformers loads the folder as it is
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
 
