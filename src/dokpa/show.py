@@ -83,6 +83,7 @@ def demo_summary(ws: Workspace) -> None:
         if series:
             trail = "  →  ".join(f"step {s}: {b:.3f}" for s, b in series)
             console.print(f"  {stage:<9} {trail}")
+    _benchmark_summary(ws)
     samples_path = ws.stage_dir("eval") / "samples.json"
     if samples_path.exists():
         console.rule("[bold]sample answers from the fine-tuned model")
@@ -92,3 +93,25 @@ def demo_summary(ws: Workspace) -> None:
     sft_model = ws.stage_dir("sft") / "model"
     console.print(f"Chat with it: [bold]dokpa chat {sft_model}[/]")
     console.print(f"Stage status: [bold]dokpa status {ws.root}[/]")
+
+
+def _benchmark_summary(ws: Workspace) -> None:
+    """One line per benchmark of the eval stage's results.json: headline score against chance."""
+    results_path = ws.stage_dir("eval") / "results.json"
+    if not results_path.exists():
+        return
+    from dokpa.eval.card import task_rows
+
+    results = json.loads(results_path.read_text(encoding="utf-8"))
+    rows = task_rows(results)
+    if not rows:
+        return
+    console.rule("[bold]benchmarks (the scored model: " + str(results.get("name", "")) + ")")
+    for r in rows:
+        chance = f"  chance {r['chance']:.3f}" if r["chance"] is not None else ""
+        console.print(
+            f"  {r['task']:<18} {r['metric']:<17} {r['value']:.3f} ± {r['stderr']:.3f}{chance}  (n={r['n']})"
+        )
+    card = ws.stage_dir("eval") / "report.html"
+    if card.exists():
+        console.print(f"  report card: {card}")

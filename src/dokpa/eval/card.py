@@ -55,6 +55,21 @@ def _run_label(results: dict[str, Any]) -> str:
     return str(results.get("name") or results.get("created") or "run")
 
 
+def _history_label(results: dict[str, Any]) -> str:
+    """A run's name with its creation time (MM-DD HH:MM): runs of one recipe share a name."""
+    created = str(results.get("created", ""))
+    stamp = created[5:16].replace("T", " ") if len(created) >= 16 else created
+    return f"{str(results.get('name') or 'run')[:16]}\n{stamp}".strip()
+
+
+def _fmt_part(values: dict[str, Any]) -> str:
+    """One breakdown row's metrics; counts (``n``) as whole numbers."""
+    return ", ".join(
+        f"{k} {int(v)}" if k == "n" else f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in values.items()
+    )
+
+
 def plot_benchmarks(results: dict[str, Any], out_png: Path) -> Path | None:
     """Horizontal bars: each task's headline metric, ±2 standard errors, with its chance level marked."""
     rows = task_rows(results)
@@ -110,7 +125,7 @@ def plot_history(history: Sequence[dict[str, Any]], out_png: Path) -> Path | Non
         ]
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", linewidth=1, label=name)
-    ax.set_xticks(xs, [_run_label(run)[:16] for run in history], rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(xs, [_history_label(run) for run in history], rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("headline metric")
     ax.set_title("benchmarks across runs in this workspace")
@@ -159,10 +174,7 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
     for name, breakdown in breakdowns:
         lines += [f"### {name}: breakdown", "", "| part | metrics |", "|---|---|"]
         for part, values in breakdown.items():
-            cells = ", ".join(
-                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
-            )
-            lines.append(f"| {part} | {cells} |")
+            lines.append(f"| {part} | {_fmt_part(values)} |")
         lines.append("")
     skipped = results.get("skipped") or {}
     if skipped:
@@ -228,10 +240,7 @@ def render_html(results: dict[str, Any], plot_files: dict[str, Path]) -> str:
         if task.get("breakdown"):
             out.append(f"<details><summary>{e(name)}: breakdown</summary><table>")
             for part, values in task["breakdown"].items():
-                cells = ", ".join(
-                    f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()
-                )
-                out.append(f"<tr><td>{e(part)}</td><td>{e(cells)}</td></tr>")
+                out.append(f"<tr><td>{e(part)}</td><td>{e(_fmt_part(values))}</td></tr>")
             out.append("</table></details>")
         if task.get("examples"):
             out.append(f"<details><summary>{e(name)}: examples</summary><pre>")
