@@ -113,6 +113,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--system", default=None, help="system prompt")
+
+    p = sub.add_parser("serve", help="serve a model folder over the OpenAI API, with a web chat page")
+    p.add_argument("model", help="a model folder (e.g. WORKSPACE/sft/model)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", action="append", default=[], help="accepted key (repeat for several)")
+    p.add_argument("--served-model-name", default=None, help="the model id clients ask for")
+    p.add_argument("--max-batch", type=int, default=8, help="requests decoded together")
+    p.add_argument("--max-waiting", type=int, default=64, help="queued requests before answering 429")
+    p.add_argument("--request-timeout", type=float, default=600.0, help="seconds before a request ends")
+    p.add_argument("--device", default="cpu")
     return parser
 
 
@@ -135,6 +146,26 @@ def _run_stages(names: tuple[str, ...], recipe_path: Path, args: argparse.Namesp
         )
         stage_line(name, outcome, manifest, ws)
     return ws
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from dokpa.serve.launch import build_app, run_server
+
+    if args.max_batch < 1 or args.max_waiting < 0:
+        raise StageError("--max-batch must be at least 1 and --max-waiting at least 0")
+    try:
+        app = build_app(
+            args.model,
+            model_name=args.served_model_name,
+            api_keys=args.api_key,
+            max_batch=args.max_batch,
+            max_waiting=args.max_waiting,
+            request_timeout=args.request_timeout or None,
+            device=args.device,
+        )
+    except ValueError as err:
+        raise StageError(str(err)) from None
+    run_server(app, args.host, args.port)
 
 
 def _chat(args: argparse.Namespace) -> None:
@@ -231,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             console.print(status_table(ws))
         elif args.command == "chat":
             _chat(args)
+        elif args.command == "serve":
+            _serve(args)
         elif args.command == "data":
             _inspect(args)
     except (RecipeError, StageError) as err:
