@@ -84,6 +84,13 @@ def test_sample_next_greedy_top_k_top_p():
     assert set(draws) == {0, 1, 2, 3}
 
 
+def test_tiny_top_p_keeps_the_most_likely_token():
+    # found by the server fuzzer: a top_p below float32's range (2.2e-309) rounded to 0 and dropped all
+    logits = torch.log(torch.tensor([0.05, 0.5, 0.15, 0.3]))
+    for top_p in (2.2e-309, 1e-45, 1e-9):
+        assert sample_next(logits, SamplingParams(temperature=1.0, top_k=0, top_p=top_p)) == 1
+
+
 def test_sample_next_temperature_sharpens_and_flattens():
     logits = torch.log(torch.tensor([0.05, 0.5, 0.15, 0.3]))
     gen = torch.Generator().manual_seed(1)

@@ -40,6 +40,8 @@ def filtered_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tenso
         probs = torch.softmax(sorted_x, dim=-1)
         # drop a token when the tokens strictly more likely already cover top_p; the top one always stays
         drop_sorted = (probs.cumsum(-1) - probs) >= params.top_p
+        # Explicitly: a top_p below float32's smallest value rounds to 0 and would drop every token.
+        drop_sorted[0] = False
         drop = torch.zeros_like(drop_sorted).scatter(0, order, drop_sorted)
         x = x.masked_fill(drop, float("-inf"))
     return x
