@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+import gguf
 import numpy as np
 import pytest
 import torch
@@ -23,8 +24,6 @@ from dokpa.release.hf import complete_hf_folder
 from dokpa.tokenizer.core import DokpaTokenizer
 from eval_helpers import tiny_tokenizer
 from release_helpers import trained_folder
-
-gguf = pytest.importorskip("gguf")
 
 
 @pytest.fixture(scope="module")

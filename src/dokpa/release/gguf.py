@@ -6,7 +6,7 @@
     export_gguf("dokpa-workspace/demo/sft/model", "demo.gguf", dtype="f32")
     meta, weights = read_gguf("demo.gguf")   # metadata dict, HF-named float32 arrays (permutation undone)
 
-Needs the ``gguf`` package (``pip install -e '.[export]'``). What goes into the file:
+Uses the ``gguf`` package (a dokpa dependency). What goes into the file:
 
 - architecture ``llama`` with its hyper-parameters; tensors under llama.cpp's names (``blk.N.attn_q`` …);
 - the query and key projections with their rows permuted: HF's rotary embedding rotates dimension ``j`` of a
@@ -65,7 +65,7 @@ def _gguf() -> Any:
     try:
         import gguf
     except ImportError as err:
-        raise ImportError("GGUF export needs the gguf package: pip install -e '.[export]'") from err
+        raise ImportError("GGUF export needs the gguf package: pip install gguf") from err
     return gguf
 
 
