@@ -9,6 +9,11 @@ Every ``nn.Linear`` weight (attention, MLP and the output head) is stored as int
 output row; activations stay in floating point, so nothing needs calibration data. The embedding table is
 a lookup, not a matmul, and stays as it is; with tied embeddings the head gets its own int8 copy. Needs
 ``torchao`` (``pip install -e '.[export]'``), checked with torch 2.13 on CPU.
+
+What it buys is memory, not speed: in eager PyTorch (how dokpa serves) torchao 0.18's weight-only matmul
+turns the int8 weights back into floats on every call, so resident weights take a quarter of the bytes but
+greedy decoding is slower (bench/int8_cpu.py: 0.57x on the demo model, 2 cores). Speed needs
+``torch.compile`` or an int8 kernel (``torch._weight_int8pack_mm``, or int8 activations too): not done here.
 """
 
 from __future__ import annotations
