@@ -109,6 +109,7 @@ def test_full_run_then_cache_then_partial_rerun(recipe_path: Path) -> None:
         "pretrain": "ran",
         "sft": "ran",
         "eval": "ran",
+        "release": "ran",
     }
 
 
@@ -177,3 +178,39 @@ def test_malformed_sft_data_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith("dokpa: error: sft.data:") and ":2" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_release_bundle(recipe_path: Path) -> None:
+    """The release stage's bundle: both weight formats, cards in two languages, data card, eval, logs."""
+    ws = Workspace(load_recipe(recipe_path).workspace.dir)
+    if ws.read_manifest("release") is None:
+        run_all(recipe_path)
+    bundle = ws.stage_dir("release") / "bundle"
+    names = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()}
+    assert {"README.md", "README.ko.md", "LICENSE", "SHA256SUMS", "quantization.json"} <= names
+    assert "tiny-f16.gguf" in names
+    assert {"hf/generation_config.json", "hf/model.safetensors", "hf/tokenizer.json"} <= names
+    assert {"data/data_card.json", "eval/results.json", "eval/report.html", "logs/curves.png"} <= names
+    assert {"logs/pretrain.metrics.jsonl", "logs/sft.metrics.jsonl", "logs/manifests/eval.json"} <= names
+    assert (bundle / "LICENSE").read_text().lstrip().startswith("Apache License")
+    en, ko = (bundle / "README.md").read_text(), (bundle / "README.ko.md").read_text()
+    n_params = ws.read_manifest("release")["metrics"]["n_params"]
+    for card in (en, ko):
+        assert f"{n_params:,}" in card and "LicenseRef-KR-Copyright-Act-Art7" in card  # size, data licence
+        assert "kobill" in card and "tiny-f16.gguf" in card
+    assert en.startswith("---\nlanguage:\n- ko\nlicense: apache-2.0") and "## Limitations" in en
+    assert "## 한계" in ko and "## 평가" in ko
+    quant = json.loads((bundle / "quantization.json").read_text())
+    assert abs(quant["delta"]) < 0.05  # int8 costs almost nothing, even on a barely trained model
+    sums = dict(line.split("  ")[::-1] for line in (bundle / "SHA256SUMS").read_text().splitlines())
+    assert set(sums) == names - {"SHA256SUMS"}
+
+
+def test_release_refuses_a_bad_licence(recipe_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ws = Workspace(load_recipe(recipe_path).workspace.dir)
+    if ws.read_manifest("eval") is None:
+        run_all(recipe_path)
+    capsys.readouterr()
+    assert main(["release", "--config", str(recipe_path), "--set", 'release.licence="my licence"']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dokpa: error: release.licence: not an SPDX licence id") and "\n" not in err

@@ -184,6 +184,16 @@ class EvalSection(Section):
     jsonl_tasks: list[str] = []  # extra multiple-choice task files (format: dokpa.eval.tasks.jsonl)
 
 
+class ReleaseSection(Section):
+    """The open-weight bundle (dokpa.stages.release)."""
+
+    model: Literal["pretrain", "sft"] = "sft"  # which model is released
+    licence: str = "Apache-2.0"  # SPDX id of the weights' licence (the bundle's LICENSE file)
+    gguf_dtype: Literal["f32", "f16", "q8_0"] = "f16"  # weight matrices in the .gguf file
+    quant_report: bool = True  # measure int8 weight-only's cost in bits per byte (needs torchao)
+    author: str = "dokpa developers"
+
+
 class Recipe(Section):
     """A whole run: one section per stage, in pipeline order."""
 
@@ -196,6 +206,7 @@ class Recipe(Section):
     train: OptimSection = OptimSection()
     sft: SFTSection = SFTSection()
     eval: EvalSection = EvalSection()
+    release: ReleaseSection = ReleaseSection()
 
     # Where relative input paths are resolved from; not part of the recipe text.
     base_dir: Path = Field(default=Path("."), exclude=True)

@@ -20,7 +20,7 @@ from typing import Any
 from dokpa.config import Recipe
 from dokpa.workspace import Workspace, base_manifest, fingerprint, sha256_path
 
-STAGES: tuple[str, ...] = ("curate", "tokenizer", "tokenize", "pretrain", "sft", "eval")
+STAGES: tuple[str, ...] = ("curate", "tokenizer", "tokenize", "pretrain", "sft", "eval", "release")
 
 
 class StageError(RuntimeError):
