@@ -49,6 +49,7 @@ class GenerationRequest:
     stop: Sequence[str] = ()
     logprobs: int | None = None
     timeout: float | None = None  # seconds from submission; the request ends with "timeout" after it
+    ignore_eos: bool = False  # run to max_new_tokens even past EOS (benchmarks, as vLLM's option)
 
 
 @dataclass
@@ -287,7 +288,7 @@ class Engine:
         if seq.first_token_at is None:
             seq.first_token_at = time.monotonic()
         logprobs = [self._logprob(logits, token, req.logprobs)] if req.logprobs is not None else []
-        if token in self.stop_ids:
+        if token in self.stop_ids and not req.ignore_eos:
             self._finish(seq, "stop", text=seq.stream.finish(), logprobs=logprobs)
             return
         text = seq.stream.feed(token)
