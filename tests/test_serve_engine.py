@@ -177,3 +177,22 @@ def test_timeout_ends_a_request(lm) -> None:
         assert sink.done.wait(30) and sink.end.finish_reason == "timeout"
     finally:
         engine.stop()
+
+
+def test_int8_server_answers(tmp_path) -> None:
+    pytest.importorskip("torchao")
+    from fastapi.testclient import TestClient
+
+    from dokpa.serve.launch import build_app
+    from serve_helpers import tiny_model_folder
+
+    app = build_app(tiny_model_folder(tmp_path), quantize="int8")
+    q_proj = app.state.engine.model.model.layers[0].self_attn.q_proj.weight
+    assert q_proj.qdata.dtype == torch.int8  # a torchao Int8Tensor: int8 data, per-row scales
+    with TestClient(app) as client:
+        r = client.post(
+            "/v1/completions", json={"prompt": "대한민국 헌법", "max_tokens": 8, "temperature": 0}
+        )
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] >= 1
+    with pytest.raises(ValueError, match="unknown quantization"):
+        build_app(tiny_model_folder(tmp_path / "b"), quantize="int4")

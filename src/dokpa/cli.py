@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-waiting", type=int, default=64, help="queued requests before answering 429")
     p.add_argument("--request-timeout", type=float, default=600.0, help="seconds before a request ends")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--quantize", choices=["int8"], default=None, help="int8 weight-only (CPU, torchao)")
     return parser
 
 
@@ -162,8 +163,9 @@ def _serve(args: argparse.Namespace) -> None:
             max_waiting=args.max_waiting,
             request_timeout=args.request_timeout or None,
             device=args.device,
+            quantize=args.quantize,
         )
-    except ValueError as err:
+    except (ValueError, ImportError) as err:
         raise StageError(str(err)) from None
     run_server(app, args.host, args.port)
 

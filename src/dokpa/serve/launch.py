@@ -33,10 +33,12 @@ def build_app(
     max_waiting: int = 64,
     request_timeout: float | None = 600.0,
     device: str = "cpu",
+    quantize: str | None = None,
 ) -> FastAPI:
     """Load ``model_dir`` (model.safetensors, config.json, tokenizer files) and wrap it in the API app.
 
     The served model is named by :func:`default_model_name` unless ``model_name`` is given.
+    ``quantize="int8"`` stores every linear weight as int8 (torchao weight-only, CPU).
     """
     from dokpa.serve.chat import load_chat_model
 
@@ -44,6 +46,12 @@ def build_app(
     if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
         raise ValueError(f"{folder}: not a model folder (needs model.safetensors and tokenizer.json)")
     model, tokenizer = load_chat_model(folder, device=device)
+    if quantize == "int8":
+        from dokpa.release.quant import quantize_int8
+
+        quantize_int8(model)  # a quarter of the weight bytes; see dokpa.release.quant for the speed cost
+    elif quantize is not None:
+        raise ValueError(f"unknown quantization {quantize!r}; supported: int8")
     name = model_name or default_model_name(folder)
     engine = Engine(model, tokenizer, max_batch=max_batch, max_waiting=max_waiting)
     return create_app(engine, ServerConfig(name, tuple(api_keys), request_timeout))
