@@ -70,23 +70,9 @@ def _fit_window(ctx: list[int], cont: list[int], window: int) -> tuple[list[int]
 
 
 def hidden_states(model: Transformer, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-    """Final-norm hidden states [B, T, dim] (``Transformer.forward`` without the LM head).
-
-    Scoring needs logits only at continuation positions; running the vocabulary projection on those rows
-    alone saves most of a small model's compute (its LM head is the largest matmul).
-    """
-    t = input_ids.shape[1]
-    start = cache.length if cache is not None else 0
-    if start + t > model.config.max_seq_len:
-        raise ValueError(f"sequence length {start + t} exceeds max_seq_len {model.config.max_seq_len}")
-    cos = model.rope_cos[start : start + t]
-    sin = model.rope_sin[start : start + t]
-    h = model.model.embed_tokens(input_ids)
-    for layer in model.model.layers:
-        h = layer(h, cos, sin, cache)
-    if cache is not None:
-        cache.advance(t)
-    return model.model.norm(h)
+    """Final-norm hidden states [B, T, dim] (:meth:`Transformer.hidden_states`): the scorers run the LM
+    head only on continuation rows."""
+    return model.hidden_states(input_ids, cache)
 
 
 def _score_rows(

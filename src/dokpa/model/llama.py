@@ -233,8 +233,12 @@ class Transformer(nn.Module):
             p.copy_(w)
         self.reset_rope()
 
-    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """Logits for every input position. With ``cache`` the inputs continue the cached prefix."""
+    def hidden_states(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Final-norm hidden states [B, T, dim]: ``forward`` without the LM head.
+
+        Scorers that need logits at a few positions only run the head on those rows (for a small model
+        the vocabulary projection is the largest matmul).
+        """
         t = input_ids.shape[1]
         start = cache.length if cache is not None else 0
         if start + t > self.config.max_seq_len:
@@ -246,4 +250,8 @@ class Transformer(nn.Module):
             h = layer(h, cos, sin, cache)
         if cache is not None:
             cache.advance(t)
-        return self.lm_head(self.model.norm(h))
+        return self.model.norm(h)
+
+    def forward(self, input_ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits for every input position. With ``cache`` the inputs continue the cached prefix."""
+        return self.lm_head(self.hidden_states(input_ids, cache))
