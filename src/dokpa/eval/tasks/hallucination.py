@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 from dokpa.eval.tasks.base import N_EXAMPLES, EvalDataError, TaskResult, binomial_stderr, spread_limit
 from dokpa.eval.tasks.korea import (
     CATEGORIES,
+    PackagedGenerationTask,
     answer_matches,
     check_source,
     data_file,
@@ -340,38 +341,15 @@ def _spread_both(items: Sequence[HallucinationItem], limit: int | None) -> list[
     return [it for it in items if id(it) in chosen]
 
 
-class HallucinationTask:
+class HallucinationTask(PackagedGenerationTask):
     """``hallucination``: closed-book vs with-passage answers, and abstention on unanswerable questions."""
 
     name = "hallucination"
     group = "Hallucination"
     max_new_tokens = 48
 
-    def __init__(
-        self,
-        data_root: Path | None = None,
-        path: str | Path | None = None,
-        chat: bool = False,
-        max_new_tokens: int | None = None,
-    ) -> None:
-        # data_root is the registry's shared-data folder; this set ships with the package instead.
-        self.path = Path(path) if path is not None else None
-        self.chat = chat
-        if max_new_tokens is not None:
-            self.max_new_tokens = max_new_tokens
-        self._items: list[HallucinationItem] | None = None
-
-    def unavailable(self) -> str | None:
-        if self.path is not None and not self.path.is_file():
-            return f"{self.path} not found"
-        return None
-
-    def items(self) -> list[HallucinationItem]:
-        if self._items is None:
-            self._items = load_hallucination(self.path)
-            if not self._items:
-                raise EvalDataError(f"{self.name}: the data file has no items")
-        return self._items
+    def load(self, path: Path | None) -> list[HallucinationItem]:
+        return load_hallucination(path)
 
     def run(
         self,

@@ -271,11 +271,12 @@ class KoreaMCTask(MultipleChoiceTask):
         return self.items()
 
 
-class KoreaOpenTask:
-    """``korea_open``: the probe's questions answered in free text, scored by normalized match."""
+class PackagedGenerationTask:
+    """The shell of a generation task whose data ships with dokpa: ``path`` points at another file of the
+    same format; subclasses set ``name``, ``group``, ``max_new_tokens`` and :meth:`load`."""
 
-    name = "korea_open"
-    group = "Korea"
+    name = ""
+    group = ""
     max_new_tokens = 32
 
     def __init__(
@@ -285,22 +286,39 @@ class KoreaOpenTask:
         chat: bool = False,
         max_new_tokens: int | None = None,
     ) -> None:
-        # data_root is the registry's shared-data folder; the probe ships with the package instead.
+        # data_root is the registry's shared-data folder; these sets ship with the package instead.
         self.path = Path(path) if path is not None else None
         self.chat = chat
         if max_new_tokens is not None:
             self.max_new_tokens = max_new_tokens
-        self._items: list[ProbeItem] | None = None
+        self._items: list[Any] | None = None
+
+    def load(self, path: Path | None) -> list[Any]:
+        """The task's items from ``path`` (None: the packaged file)."""
+        raise NotImplementedError
 
     def unavailable(self) -> str | None:
         if self.path is not None and not self.path.is_file():
             return f"{self.path} not found"
         return None
 
-    def items(self) -> list[ProbeItem]:
+    def items(self) -> list[Any]:
         if self._items is None:
-            self._items = load_probe(self.path)
+            self._items = self.load(self.path)
+            if not self._items:
+                raise EvalDataError(f"{self.name}: the data file has no items")
         return self._items
+
+
+class KoreaOpenTask(PackagedGenerationTask):
+    """``korea_open``: the probe's questions answered in free text, scored by normalized match."""
+
+    name = "korea_open"
+    group = "Korea"
+    max_new_tokens = 32
+
+    def load(self, path: Path | None) -> list[ProbeItem]:
+        return load_probe(path)
 
     def prompt(self, item: ProbeItem, shots: Sequence[ProbeItem] = (), chat: bool = False) -> str:
         """The open question, after ``shots`` solved examples (blank-line separated)."""
@@ -359,6 +377,7 @@ __all__ = [
     "TASKS",
     "KoreaMCTask",
     "KoreaOpenTask",
+    "PackagedGenerationTask",
     "ProbeItem",
     "answer_matches",
     "load_probe",
