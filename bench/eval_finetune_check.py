@@ -15,8 +15,8 @@ machine it takes about 2 minutes):
     untrained   acc 0.476  acc_norm 0.476  (chance 0.500, n=397, stderr 0.025)
     trained     acc 0.645  acc_norm 0.645  (chance 0.500, n=397, stderr 0.024): 6 standard errors above chance
 
-An earlier run on a quiet machine reached acc 0.829; CPU thread scheduling changes float reduction order,
-so the trained model, and its score, differ from run to run.
+An earlier session recorded acc 0.829 for the same command; that was not reproduced here and the cause
+(a different thread count changing float reductions, or a change since) is not yet investigated.
 """
 
 from __future__ import annotations
