@@ -8,6 +8,8 @@ to py3langid (langid.py's model, shipped inside the package; no download). Text 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
@@ -15,6 +17,18 @@ from dokpa.data.foundry.lean import LeanFilter, StepTally
 from dokpa.data.foundry.text import hangul_letters
 
 NO_LANGUAGE = "zxx"  # ISO 639 'no linguistic content', as py3langid labels it
+
+
+@lru_cache(maxsize=4)
+def _identifier(langs: tuple[str, ...] | None):
+    """py3langid's model, loaded once per process and language set: loading takes a second or two, and
+    every prepare pass (one per source) and every LanguageFilter has its own tagger."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    if langs is not None:
+        identifier.set_languages(list(langs))
+    return identifier
 
 
 class LanguageTagger(PipelineStep):
@@ -43,12 +57,7 @@ class LanguageTagger(PipelineStep):
 
     def _model(self):
         if self._identifier is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            if self.langs is not None:
-                identifier.set_languages(self.langs)
-            self._identifier = identifier
+            self._identifier = _identifier(tuple(self.langs) if self.langs is not None else None)
         return self._identifier
 
     def identify(self, text: str) -> tuple[str, float, float]:

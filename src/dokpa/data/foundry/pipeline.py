@@ -41,6 +41,7 @@ from dokpa.data.foundry.executors import make_executor, run_to_completion
 from dokpa.data.foundry.lean import LeanFilter
 from dokpa.data.foundry.ledger import Tally, output_writer, rejection_writer
 from dokpa.data.foundry.progress import Progress
+from dokpa.data.foundry.writers import LeanJsonlWriter
 
 # Step folders under rejected/, numbered in pipeline order so listings read top to bottom.
 STEPS = (
@@ -189,7 +190,7 @@ class Foundry:
         return JsonlReader(str(folder), glob_pattern="**/*.jsonl", compression=None, add_file_path=False)
 
     def _writer(self, folder: Path) -> JsonlWriter:
-        return JsonlWriter(str(folder), output_filename="${rank}.jsonl", compression=None)
+        return LeanJsonlWriter(str(folder), output_filename="${rank}.jsonl", compression=None)
 
     def run(self) -> Path:
         """All passes in order; returns the output folder."""

@@ -199,8 +199,11 @@ class KoreanQualityFilter(LeanFilter):
                 bool(self.dup_para_char_frac) and dup_chars / len(text) > self.dup_para_char_frac,
                 "dup_para_char_frac",
             )
-        lines = _LINES.split(text)
-        dups, dup_chars = find_duplicates(lines)
+        if "\n" in text:
+            lines = _LINES.split(text)
+            dups, dup_chars = find_duplicates(lines)
+        else:  # one line (most short texts): nothing can repeat
+            lines, dups, dup_chars = [text], 0, 0
         self._check(bool(self.dup_line_frac) and dups / len(lines) > self.dup_line_frac, "dup_line_frac")
         self._check(
             bool(self.dup_line_char_frac) and dup_chars / len(text) > self.dup_line_char_frac,
@@ -221,6 +224,8 @@ class KoreanQualityFilter(LeanFilter):
                 self._check(value > frac, f"top_{n}_gram", value, frac, margin * frac)
         if not self.dup_n_grams:
             return
+        if not self._exact and no_repeat and margin < 1 and min(n for n, _ in self.dup_n_grams) >= 2:
+            return  # no repeated word pair: every duplicated n-gram share is 0, clearly below its threshold
         if not self._exact:
             # Most documents repeat too little for any n: one cheap bound clears all of them.
             n0, low = min(n for n, _ in self.dup_n_grams), min(f for _, f in self.dup_n_grams)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 __all__ = [
@@ -148,9 +149,14 @@ def split_hangul(run: str, depth: int = 0) -> tuple[str, ...]:
     return head + tail
 
 
+_ALL_HANGUL = re.compile("[가-힣]+")
+
+
 @lru_cache(maxsize=1 << 18)
 def _chunk_words(chunk: str) -> tuple[str, ...]:
     """The words of one whitespace-free chunk (an eojeol, a URL, ...); chunks repeat, so this is cached."""
+    if _ALL_HANGUL.fullmatch(chunk):  # four chunks in five: one run, which _TOKEN would match whole
+        return split_hangul(chunk)
     words: list[str] = []
     for m in _TOKEN.finditer(chunk):
         run = m.group("h")
@@ -168,11 +174,9 @@ def fast_words(text: str) -> list[str]:
     space), so the text is cut at whitespace first and each chunk's words come from a cache: frequent
     eojeols cost one dictionary lookup.
     """
-    _ensure_loaded()
-    words: list[str] = []
-    for chunk in text.split():
-        words.extend(_chunk_words(chunk))
-    return words
+    if not _SUFFIX:
+        load_tables()
+    return list(chain.from_iterable(map(_chunk_words, text.split())))  # no Python-level loop per chunk
 
 
 # -- GopherRepetitionFilter statistics on fast words ---------------------------------------------------
