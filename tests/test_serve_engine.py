@@ -196,3 +196,26 @@ def test_int8_server_answers(tmp_path) -> None:
     assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] >= 1
     with pytest.raises(ValueError, match="unknown quantization"):
         build_app(tiny_model_folder(tmp_path / "b"), quantize="int4")
+
+
+def test_cancelling_one_running_request_leaves_the_others_alone(lm) -> None:
+    """Regression (found by the fuzzer under CI load): a request cancelled while others decode used to
+    change the running table mid-step, and every request in the batch ended with an error."""
+    tok = lm.tokenizer
+    engine = Engine(lm.model, tok, max_batch=3)
+    params = SamplingParams(temperature=0, max_new_tokens=60)
+    sinks = [Collector() for _ in range(3)]
+    handles = [
+        engine.submit(GenerationRequest(tok.encode(p, bos=True), params, ignore_eos=True), s)
+        for p, s in zip(PROMPTS[:3], sinks, strict=True)
+    ]
+    engine.start()
+    while not sinks[1].events:  # all three are decoding
+        time.sleep(0.001)
+    handles[1].cancel()
+    try:
+        assert all(s.done.wait(60) for s in sinks)
+    finally:
+        engine.stop()
+    assert [s.end.finish_reason for s in sinks] == ["length", "abort", "length"]
+    assert sinks[0].end.completion_tokens == sinks[2].end.completion_tokens == 60

@@ -256,7 +256,8 @@ class Engine:
 
     def _step(self) -> None:
         """One decode step for every running sequence."""
-        live = [seq for seq in self._running.values() if not self._expired(seq)]
+        # a snapshot: _expired may finish (and remove) a sequence while we look
+        live = [seq for seq in list(self._running.values()) if not self._expired(seq)]
         if not live:
             return
         logits = decode_step(
