@@ -195,14 +195,17 @@ def test_killed_curate_resumes_to_identical_outputs(tmp_path: Path) -> None:
     assert main(["curate", "--config", str(recipes["reference"])]) == 0
 
     cmd = [sys.executable, "-m", "dokpa.cli", "curate", "--config", str(recipes["killed"])]
-    victim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # its own process group, so the kill takes the executor's worker processes too (as a killed job would)
+    victim = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     markers = tmp_path / "killed" / "curate" / "work" / "logs"
     deadline = time.monotonic() + 120
     while not any(markers.rglob("completions/*")):
         assert victim.poll() is None, "curate finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    os.kill(victim.pid, signal.SIGKILL)
+    os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     assert main(["curate", "--config", str(recipes["killed"])]) == 0
     assert curated(tmp_path / "killed") == curated(tmp_path / "reference")
