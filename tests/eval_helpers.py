@@ -73,3 +73,32 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not found (shared benchmark data)")
     return SHARED_DATA
+
+
+def train_briefly(
+    model: Transformer, tok: DokpaTokenizer, texts: list[str], run_dir: Path, steps: int
+) -> dict:
+    """Train ``model`` in place with dokpa's trainer on ``texts`` (128-token windows, batch 8, lr 3e-3),
+    on one thread; returns the trainer's summary. Tests use it for models whose scores mean something."""
+    import numpy as np
+
+    from dokpa.data.loader import TokenLoader
+    from dokpa.train.trainer import TrainConfig, train
+
+    ids = [t for text in texts for t in tok.encode(text, bos=True, eos=True)]
+    loader = TokenLoader(np.array(ids, dtype=np.int32), seq_len=128, batch_size=8, seed=0)
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=8,
+        lr=3e-3,
+        warmup_steps=10,
+        eval_every=10**9,
+        ckpt_every=10**9,
+        keep_checkpoints=1,
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model gains nothing from threads on a shared runner
+    try:
+        return train(model, loader, run_dir, cfg, progress_desc="tiny")
+    finally:
+        torch.set_num_threads(threads)

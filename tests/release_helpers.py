@@ -12,13 +12,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from dokpa.model import ModelConfig, Transformer, save_model
 from dokpa.release.hf import complete_hf_folder
-from eval_helpers import korean_texts, tiny_tokenizer
+from eval_helpers import korean_texts, tiny_tokenizer, train_briefly
 
 _CACHE: dict[str, Path] = {}
 HELDOUT_DOCS = 2  # the last bills are kept out of training: bits per byte is measured on them
@@ -30,9 +28,6 @@ def heldout_text() -> str:
 
 
 def _train(folder: Path, steps: int) -> Path:
-    from dokpa.data.loader import TokenLoader
-    from dokpa.train.trainer import TrainConfig, train
-
     tok = tiny_tokenizer(folder)
     cfg = ModelConfig(
         vocab_size=tok.vocab_size,
@@ -45,23 +40,7 @@ def _train(folder: Path, steps: int) -> Path:
     )
     model = Transformer(cfg)
     model.init_weights(0)
-    ids = [t for text in korean_texts()[:-HELDOUT_DOCS] for t in tok.encode(text, bos=True, eos=True)]
-    loader = TokenLoader(np.array(ids, dtype=np.int32), seq_len=128, batch_size=8, seed=0)
-    train_cfg = TrainConfig(
-        steps=steps,
-        batch_size=8,
-        lr=3e-3,
-        warmup_steps=10,
-        eval_every=10**9,
-        ckpt_every=10**9,
-        keep_checkpoints=1,
-    )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model gains nothing from threads on a shared runner
-    try:
-        summary = train(model, loader, folder.parent / "train-run", train_cfg, progress_desc="tiny")
-    finally:
-        torch.set_num_threads(threads)
+    summary = train_briefly(model, tok, korean_texts()[:-HELDOUT_DOCS], folder.parent / "train-run", steps)
     assert summary["final_loss"] < math.log(tok.vocab_size) - 1.5  # it learned something
     save_model(model.eval(), folder)
     tok.save(folder)

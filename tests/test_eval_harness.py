@@ -18,11 +18,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from eval_helpers import korean_texts, save_lm, shared_data, tiny_lm, tiny_model, tiny_tokenizer
+from eval_helpers import (
+    korean_texts,
+    save_lm,
+    shared_data,
+    tiny_lm,
+    tiny_model,
+    tiny_tokenizer,
+    train_briefly,
+)
 
 pytest.importorskip("lm_eval", reason="lm-eval is not installed (the eval extra)")
 
@@ -257,28 +264,9 @@ def train_tiny_model(folder: Path, steps: int = 200) -> Path:
     Not random noise: its log-likelihoods reflect Korean text, so near-ties between choices are as rare as
     with a real model and the parity check compares meaningful scores.
     """
-    from dokpa.data.loader import TokenLoader
-    from dokpa.train.trainer import TrainConfig, train
-
     tok = tiny_tokenizer(folder)
     model = tiny_model(tok.vocab_size, max_seq_len=512)
-    ids = [t for text in korean_texts() for t in tok.encode(text, bos=True, eos=True)]
-    loader = TokenLoader(np.array(ids, dtype=np.int32), seq_len=128, batch_size=8, seed=0)
-    cfg = TrainConfig(
-        steps=steps,
-        batch_size=8,
-        lr=3e-3,
-        warmup_steps=10,
-        eval_every=10**9,
-        ckpt_every=10**9,
-        keep_checkpoints=1,
-    )
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model gains nothing from threads on a shared runner
-    try:
-        summary = train(model, loader, folder.parent / "train-run", cfg, progress_desc="tiny")
-    finally:
-        torch.set_num_threads(threads)
+    summary = train_briefly(model, tok, korean_texts(), folder.parent / "train-run", steps)
     assert summary["final_loss"] < math.log(tok.vocab_size) - 1.0  # it learned something
     return save_lm(EvalLM(model.eval(), tok), folder)
 
